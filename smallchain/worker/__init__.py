@@ -1,0 +1,1 @@
+"""Celery adapters: thin tasks around the engine's steps (``smallchain.worker.app``)."""
