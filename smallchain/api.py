@@ -169,14 +169,11 @@ class Smallchain:
     @property
     def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:
-            import os
+            # An app of our own, so this instance's broker_url is used whatever the environment says.
+            from smallchain.worker.app import make_app
+            from smallchain.worker.dispatch import CeleryDispatcher
 
-            # The Celery app reads settings from the environment at import; make it see ours.
-            os.environ.setdefault("SMALLCHAIN_BROKER_URL", self.settings.broker_url)
-            os.environ.setdefault("SMALLCHAIN_DATABASE_URL", self.settings.database_url)
-            from smallchain.worker.tasks import dispatcher
-
-            self._dispatcher = dispatcher
+            self._dispatcher = CeleryDispatcher(make_app(self.settings))
         return self._dispatcher
 
     def _dispatch(self, steps: list[Next]) -> None:
@@ -265,6 +262,51 @@ class Smallchain:
         steps = self.engine.due_steps()
         self._dispatch(steps)
         return len(steps)
+
+    # -- waits: approvals, human answers, external callbacks, steering (smallchain.waits) ----
+    def approve(self, call_id: str) -> str:
+        """Let a call awaiting approval go ahead; returns its new status."""
+        from smallchain import waits
+
+        new_status, steps = waits.approve(self.db, call_id, self.settings.notify_url)
+        self._dispatch(steps)
+        return new_status
+
+    def reject(self, call_id: str, reason: str) -> None:
+        """Refuse a call awaiting approval; the LLM sees the ``rejected`` prompt with ``reason``."""
+        from smallchain import waits
+
+        self._dispatch(waits.reject(self.db, call_id, reason))
+
+    def respond(self, call_id: str, text: str) -> None:
+        """Answer a human tool's call (``human:``) with ``text``."""
+        from smallchain import waits
+
+        self._dispatch(waits.respond(self.db, call_id, text))
+
+    def complete_tool_call(self, call_id: str, result: str | None = None, error: str | None = None,
+                           token: str | None = None) -> str:
+        """Complete a call waiting on an external system; without ``token`` the caller is trusted."""
+        from smallchain import waits
+
+        outcome, steps = waits.complete_external(self.db, call_id, token, result=result, error=error,
+                                                 trusted=token is None)
+        self._dispatch(steps)
+        return outcome
+
+    def waiting(self) -> list[Any]:
+        """Every call waiting on a human or an external system (``smallchain.waits.WaitingCall``)."""
+        from smallchain import waits
+
+        return list(waits.waiting(self.db))
+
+    def send(self, run_id: str, text: str) -> RunHandle:
+        """A user message the agent sees at its next LLM turn; a finished run is resumed by it."""
+        from smallchain import waits
+
+        handle = self.get_run(run_id)
+        self._dispatch(waits.send(self.db, handle.id, text))
+        return handle
 
     def close(self) -> None:
         self.db.dispose()

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     # API key for the approve/reject/respond endpoints of `smallchain serve`.
     api_key: str | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # Where approval requests and human questions are POSTed (a tool's human.notify_url wins).
+    notify_url: str | None = None
 
 
 @lru_cache(maxsize=1)

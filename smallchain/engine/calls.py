@@ -112,7 +112,7 @@ def resume(session: Session, run_id: str) -> list[Next]:
     return [Next("llm_turn", (run_id, run.step))]
 
 
-def execute_tool(db: Database, call_id: str, default_timeout: float) -> list[Next]:
+def execute_tool(db: Database, call_id: str, default_timeout: float, public_url: str = "") -> list[Next]:
     with db.transaction() as session:
         claimed = session.execute(
             update(ToolCallRow)
@@ -136,6 +136,10 @@ def execute_tool(db: Database, call_id: str, default_timeout: float) -> list[Nex
         assert tool is not None, "unknown tools are answered when the turn is committed"
         arguments: dict[str, Any] = parse_arguments(tool, call.arguments)
         context = ToolContext(run_id=run.id, call_id=call_id, timeout=tool.timeout or default_timeout)
+    if tool.kind == "webhook":  # handed to an external system, which completes the call later
+        from smallchain.engine import webhook
+
+        return webhook.hand_over(db, call_id, run.id, tool, arguments, public_url, default_timeout)
     try:
         result: str | None = get_executor(tool).execute(tool, arguments, context)
         outcome, error = Call.SUCCEEDED, None

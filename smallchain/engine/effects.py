@@ -6,13 +6,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-StepName = Literal["llm_turn", "execute_tool", "start_child", "deliver_result"]
+StepName = Literal["llm_turn", "execute_tool", "start_child", "deliver_result", "notify"]
 
 QUEUE_OF: dict[StepName, str] = {
     "llm_turn": "llm",
     "execute_tool": "tools",
     "start_child": "delegation",
     "deliver_result": "delegation",
+    "notify": "tools",
 }
 
 

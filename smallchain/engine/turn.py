@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from smallchain import status as st
-from smallchain.engine import runs, window
+from smallchain.engine import inbox, runs, timers, window
 from smallchain.engine.calls import tool_message_content
 from smallchain.engine.effects import Next
 from smallchain.engine.events import emit
@@ -48,6 +48,7 @@ def prepare(db: Database, run_id: str, step: int, max_steps: int) -> PreparedTur
         if step >= limit:
             return runs.finish(session, run, st.FAILED,
                                error=f"the run reached its limit of {limit} LLM turns (max_steps)")
+        inbox.deliver(session, run_id, step)  # messages sent to the run meanwhile (steering)
         messages = window.read(session, run_id)
     try:
         parameters = expand_env(snapshot.llm.parameters)
@@ -63,7 +64,7 @@ def call_llm(turn: PreparedTurn) -> LLMResponse:
     return get_provider(turn.snapshot.llm).complete(turn.request)
 
 
-def run_turn(db: Database, run_id: str, step: int, max_steps: int) -> list[Next]:
+def run_turn(db: Database, run_id: str, step: int, max_steps: int, notify_url: str | None = None) -> list[Next]:
     """The whole turn; TransientLLMError propagates so the caller can retry with backoff."""
     prepared = prepare(db, run_id, step, max_steps)
     if not isinstance(prepared, PreparedTurn):
@@ -75,7 +76,7 @@ def run_turn(db: Database, run_id: str, step: int, max_steps: int) -> list[Next]
         if type(exc) is not LLMError:
             raise
         return fail(db, run_id, step, prepared.request, str(exc))
-    return commit(db, prepared, response, int((time.monotonic() - started) * 1000))
+    return commit(db, prepared, response, int((time.monotonic() - started) * 1000), notify_url=notify_url)
 
 
 def fail(db: Database, run_id: str, step: int, request: LLMRequest | None, error: str) -> list[Next]:
@@ -88,7 +89,8 @@ def fail(db: Database, run_id: str, step: int, request: LLMRequest | None, error
         return runs.finish(session, run, st.FAILED, error=f"LLM call failed: {error}")
 
 
-def commit(db: Database, turn: PreparedTurn, response: LLMResponse, latency_ms: int) -> list[Next]:
+def commit(db: Database, turn: PreparedTurn, response: LLMResponse, latency_ms: int,
+           notify_url: str | None = None) -> list[Next]:
     message = response.message
     with db.transaction() as session:
         advanced = session.execute(
@@ -110,11 +112,14 @@ def commit(db: Database, turn: PreparedTurn, response: LLMResponse, latency_ms: 
         ))
         window.append(session, run.id, turn.step, [message.model_dump(exclude_none=True)])
         if not message.tool_calls:
+            if inbox.has_undelivered(session, run.id):  # a message sent during this turn: answer it too
+                return [Next("llm_turn", (run.id, turn.step + 1))]
             return runs.finish(session, run, st.SUCCEEDED, output=message.content or "")
-        return _plan_calls(session, run, turn, message)
+        return _plan_calls(session, run, turn, message, notify_url)
 
 
-def _plan_calls(session: Session, run: Run, turn: PreparedTurn, message: AssistantMessage) -> list[Next]:
+def _plan_calls(session: Session, run: Run, turn: PreparedTurn, message: AssistantMessage,
+                notify_url: str | None = None) -> list[Next]:
     """One row per call; bad calls are answered at once, the rest go to workers or wait."""
     assert message.tool_calls
     snapshot = turn.snapshot
@@ -147,6 +152,10 @@ def _plan_calls(session: Session, run: Run, turn: PreparedTurn, message: Assista
             steps.append(Next("start_child", (row.id,)))
         else:
             steps.append(Next("execute_tool", (row.id,)))
+        if row.status in Call.WAITING:
+            row.timeout_at = timers.deadline(tool)
+            if (tool.human and tool.human.notify_url) or notify_url:
+                steps.append(Next("notify", (row.id,)))
         del arguments
     session.add_all(rows)
     open_calls = [r for r in rows if r.status in Call.OPEN]

@@ -12,11 +12,10 @@ from __future__ import annotations
 from celery import Celery
 
 from smallchain.engine.effects import QUEUE_OF
-from smallchain.settings import get_settings
+from smallchain.settings import Settings, get_settings
 
 
-def make_app() -> Celery:
-    settings = get_settings()
+def make_app(settings: Settings) -> Celery:
     app = Celery("smallchain", broker=settings.broker_url, include=["smallchain.worker.tasks"])
     routes = {f"smallchain.{step}": {"queue": queue} for step, queue in QUEUE_OF.items()}
     routes["smallchain.sweep"] = {"queue": "delegation"}
@@ -41,4 +40,4 @@ def make_app() -> Celery:
     return app
 
 
-app = make_app()
+app = make_app(get_settings())

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -15,6 +14,7 @@ from smallchain.llm import TransientLLMError
 from smallchain.settings import get_settings
 from smallchain.store.db import Database
 from smallchain.worker.app import app
+from smallchain.worker.dispatch import CeleryDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +31,7 @@ def _fresh_connections(**_: Any) -> None:
     engine.cache_clear()
 
 
-class CeleryDispatcher:
-    def dispatch(self, steps: Sequence[Next]) -> None:
-        for step in steps:
-            app.send_task(f"smallchain.{step.step}", args=list(step.args), queue=step.queue)
-
-
-dispatcher = CeleryDispatcher()
+dispatcher = CeleryDispatcher(app)
 
 
 @app.task(name="smallchain.llm_turn", bind=True, max_retries=None)
@@ -69,6 +63,11 @@ def start_child(call_id: str) -> None:
 @app.task(name="smallchain.deliver_result")
 def deliver_result(child_run_id: str) -> None:
     dispatcher.dispatch(engine().perform(Next("deliver_result", (child_run_id,))))
+
+
+@app.task(name="smallchain.notify")
+def notify(call_id: str) -> None:
+    dispatcher.dispatch(engine().perform(Next("notify", (call_id,))))
 
 
 @app.task(name="smallchain.sweep")

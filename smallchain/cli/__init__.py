@@ -1,0 +1,1 @@
+"""The ``smallchain`` command line (``smallchain.cli.app:main``)."""

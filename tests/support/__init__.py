@@ -1,0 +1,1 @@
+"""Test infrastructure: real services, a scripted OpenAI-compatible server, Celery workers."""
