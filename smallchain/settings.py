@@ -18,7 +18,7 @@ class Settings(BaseSettings):
     broker_url: str = DEFAULT_BROKER_URL
     # How long Redis waits before re-delivering an unacked message. It bounds crash-recovery
     # latency, and every countdown we schedule must stay below it (see docs on Redis ETAs).
-    visibility_timeout: int = Field(default=3600, ge=10)
+    visibility_timeout: int = Field(default=3600, ge=1)
     # Delegation depth beyond which a sub-agent call fails instead of starting a child run.
     max_depth: int = Field(default=8, ge=0)
     # LLM turns per run before it fails, so a looping agent cannot spend without bound.

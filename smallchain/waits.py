@@ -225,7 +225,7 @@ def waiting(db: Database, run_id: str | None = None) -> list[WaitingCall]:
         return [
             WaitingCall(id=c.id, run_id=c.run_id, agent=agent, tool=c.name, status=c.status,
                         arguments=_parse(c.arguments), since=c.updated_at, timeout_at=c.timeout_at)
-            for c, agent in session.execute(query).tuples()
+            for c, agent in session.execute(query).all()
         ]
 
 

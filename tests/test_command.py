@@ -55,6 +55,10 @@ def test_node_gets_arguments_as_globals() -> None:
     assert run("node", 'node -e "console.log(typeof process.exit)"', {"process": 1}) == "function"
 
 
+def test_a_nul_character_reaches_python_intact() -> None:
+    assert run("python", 'python -c "print(repr(s))"', {"s": "a\0b"}) == repr("a\0b")
+
+
 def test_python_arguments_do_not_replace_builtins() -> None:
     assert run("python", 'python -c "print(len(x))"', {"len": 5, "x": [1, 2]}) == "2"
 

@@ -10,7 +10,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from typing import Any, NoReturn
 
 import typer
@@ -20,7 +20,7 @@ PRETTY_TIME = "%Y-%m-%d %H:%M:%S"
 NONE = "-"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     yaml = "yaml"
@@ -52,9 +52,16 @@ def pretty_time(value: datetime) -> str:
     return utc(value).strftime(PRETTY_TIME)
 
 
-def pretty_event(ts: datetime, level: str, message: str) -> str:
-    """The seed README's format: ``[2024-07-28 12:00:10] [INFO] Agent 'assistant' is using tool: add``."""
-    return f"[{pretty_time(ts)}] [{level}] {message}"
+def pretty_event(ts: datetime, level: str, message: str, limit: int | None = None) -> str:
+    """The seed README's format: ``[2024-07-28 12:00:10] [INFO] Agent 'assistant' is using tool: add``.
+
+    One event, one line: line breaks in the message are written as ``\\n``. With ``limit``,
+    a longer message is cut there and ends in ``...``.
+    """
+    text = message.replace("\r\n", "\n").replace("\r", "\n").replace("\n", "\\n")
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 3] + "..."
+    return f"[{pretty_time(ts)}] [{level}] {text}"
 
 
 def duration_ms(start: datetime | None, end: datetime | None) -> int | None:

@@ -12,10 +12,12 @@ same covers a human's answer given from another terminal (``smallchain approve``
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NoReturn
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -26,12 +28,15 @@ from smallchain.cli import queries
 from smallchain.cli.output import echo, flush, pretty_event
 from smallchain.engine import Next
 from smallchain.engine.sweep import due_steps
+from smallchain.engine.timers import expire_waiting
 from smallchain.inprocess import InProcessDispatcher
 from smallchain.store.schema import Run, ToolCallRow
 
 POLL_SECONDS = 0.2
 # While idle, how often the database is asked for due steps of the file's runs.
 KICK_SECONDS = 1.0
+# Progress lines are cut here; the outputs are printed in full at the end.
+MESSAGE_LIMIT = 200
 
 
 class DeferredDispatcher:
@@ -45,9 +50,10 @@ class DeferredDispatcher:
         self.target.dispatch(steps)
 
 
-def embedded(database_url: str | None, concurrency: int) -> tuple[Smallchain, InProcessDispatcher]:
+def embedded(make: Callable[..., Smallchain], concurrency: int) -> tuple[Smallchain, InProcessDispatcher]:
+    """A Smallchain whose steps run on threads of this process; ``make`` builds it (``Smallchain``)."""
     deferred = DeferredDispatcher()
-    sc = Smallchain(database_url=database_url, dispatcher=deferred)
+    sc = make(dispatcher=deferred)
     worker = InProcessDispatcher(sc.engine, threads=concurrency)
     deferred.target = worker
     return sc, worker
@@ -73,9 +79,10 @@ def due_for(sc: Smallchain, roots: set[str]) -> list[Next]:
     """Steps due in the database for the trees of ``roots``.
 
     Only called while the embedded worker is idle, so nothing listed is in flight here; with
-    idempotent steps, re-enqueueing one that another process is also doing is harmless.
+    idempotent steps, re-enqueueing one that another process is also doing is harmless. Waiting
+    calls past their timeout are timed out first, as the beat sweeper would.
     """
-    steps = due_steps(sc.db, stale_after=0.5, tool_timeout=0)
+    steps = expire_waiting(sc.db) + due_steps(sc.db, stale_after=0.5, tool_timeout=0)
     if not steps:
         return []
     with sc.db.transaction() as session:
@@ -97,7 +104,7 @@ def follow(sc: Smallchain, worker: InProcessDispatcher, roots: list[str], after_
         for event in queries.events(sc.db, after_event, scope):
             after_event = event.row.id
             if show_events:
-                echo(pretty_event(event.row.ts, event.row.level, event.row.message))
+                echo(pretty_event(event.row.ts, event.row.level, event.row.message, limit=MESSAGE_LIMIT))
         flush()
         if done:
             return Outcome(True)
@@ -128,7 +135,8 @@ def _tell_waiting(sc: Smallchain, scope: set[str], told: set[str]) -> None:
             echo(f"... tool call {call_id} ({name}) is {status}; see `smallchain get toolcalls --waiting`")
 
 
-def hard_exit(code: int) -> None:
+def hard_exit(code: int) -> NoReturn:
     """Leave now, without waiting for in-flight steps: the database keeps everything to resume."""
-    flush()
+    with contextlib.suppress(OSError, ValueError):  # stdout may be a closed pipe
+        flush()
     os._exit(code)

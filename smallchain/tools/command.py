@@ -100,8 +100,10 @@ def _environment(
 ) -> dict[str, str]:
     env = dict(os.environ)
     for name, value in arguments.items():
-        if name.isidentifier() and name not in env and not _UNSAFE_ENV.search(name):
-            env[name] = value if isinstance(value, str) else json.dumps(value)
+        text = value if isinstance(value, str) else json.dumps(value)
+        # A NUL cannot be in an environment variable; such a value is still in SMALLCHAIN_ARGUMENTS.
+        if name.isidentifier() and name not in env and not _UNSAFE_ENV.search(name) and "\0" not in text:
+            env[name] = text
     env["SMALLCHAIN_ARGUMENTS"] = payload
     env["SMALLCHAIN_RUN_ID"] = context.run_id
     env["SMALLCHAIN_CALL_ID"] = context.call_id

@@ -5,6 +5,7 @@ Durability settings, and why:
   each step is idempotent, so a re-delivery of a committed step does nothing.
 - prefetch 1: a slow LLM call must not hold other runs' steps hostage in its prefetch buffer.
 - visibility_timeout: how long Redis waits to re-deliver an unacked message; countdowns stay below it.
+  A worker killed outright (not just its pool child) has its messages restored after this timeout.
 """
 
 from __future__ import annotations
@@ -31,7 +32,13 @@ def make_app(settings: Settings) -> Celery:
         task_send_sent_event=True,
         worker_send_task_events=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": settings.visibility_timeout,
+            # kombu scans for messages abandoned by dead workers every interval x throttle seconds
+            # (100 s by default); tie it to the visibility timeout so recovery is prompt.
+            "unacked_restore_interval": max(1, min(10, settings.visibility_timeout // 2)),
+            "unacked_restore_throttle": 1,
+        },
         worker_hijack_root_logger=False,
         beat_schedule={
             "smallchain-sweep": {"task": "smallchain.sweep", "schedule": float(settings.sweep_interval)},
