@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 
@@ -19,6 +19,9 @@ from smallchain.settings import Settings
 from smallchain.spec import Manifest
 from smallchain.store.db import Database
 from smallchain.store.schema import EventRow, LLMCallRow, MessageRow, Run, ToolCallRow
+
+if TYPE_CHECKING:
+    from smallchain.waits import WaitingCall
 
 
 class RunNotFound(LookupError):
@@ -166,6 +169,21 @@ class Smallchain:
         self.engine = Engine(self.db, self.settings)
         self._dispatcher = dispatcher
 
+    @classmethod
+    def embedded(
+        cls, database_url: str | None = None, *, settings: Settings | None = None, threads: int = 8
+    ) -> Smallchain:
+        """Steps run on threads of this process instead of Celery workers: no broker needed.
+
+        ``sc.dispatcher`` is then an :class:`~smallchain.inprocess.InProcessDispatcher`
+        (``wait_idle()``, ``close()``).
+        """
+        from smallchain.inprocess import InProcessDispatcher
+
+        sc = cls(database_url, settings=settings)
+        sc._dispatcher = InProcessDispatcher(sc.engine, threads=threads)
+        return sc
+
     @property
     def dispatcher(self) -> Dispatcher:
         if self._dispatcher is None:
@@ -294,11 +312,12 @@ class Smallchain:
         self._dispatch(steps)
         return outcome
 
-    def waiting(self) -> list[Any]:
-        """Every call waiting on a human or an external system (``smallchain.waits.WaitingCall``)."""
+    def waiting(self) -> list[WaitingCall]:
+        """Every call waiting on a human or an external system: id, run, agent, tool, status, arguments,
+        since and timeout_at."""
         from smallchain import waits
 
-        return list(waits.waiting(self.db))
+        return waits.waiting(self.db)
 
     def send(self, run_id: str, text: str) -> RunHandle:
         """A user message the agent sees at its next LLM turn; a finished run is resumed by it."""

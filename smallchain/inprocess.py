@@ -58,5 +58,6 @@ class InProcessDispatcher:
         with self._idle:
             return self._idle.wait_for(lambda: self._inflight == 0, timeout)
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=True)
+    def close(self, wait: bool = True) -> None:
+        """Stop; with ``wait=False`` queued steps are dropped (the database still has them: sweep)."""
+        self._pool.shutdown(wait=wait, cancel_futures=not wait)

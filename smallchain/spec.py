@@ -51,6 +51,11 @@ class LLMSpec(_Spec):
     def _model_required(self) -> LLMSpec:
         if self.provider == "openai" and not self.model:
             raise ValueError("an openai llm needs `model` (e.g. gpt-4o)")
+        if self.provider == "scripted":
+            # Imported here: the provider module imports this one.
+            from smallchain.llm.scripted import parse_replies
+
+            parse_replies(self.replies)
         return self
 
 
@@ -149,7 +154,9 @@ class Prompts(_Spec):
     rejected: str = "Rejected: {reason}"
     timed_out: str = "Error: no result within {timeout}; the call timed out"
     cancelled: str = "Cancelled: the run was cancelled before this tool call completed"
-    delegation_description: str = "Delegate a task to the agent {agent}. Send it a message; its final answer is the result."
+    delegation_description: str = (
+        "Delegate a task to the agent {agent}. Send it a message; its final answer is the result."
+    )
     child_failed: str = "agent {agent} {status}: {error}"
 
 
@@ -242,8 +249,10 @@ def check_references(
             name = ref.agent if isinstance(ref, AgentRef) else ref
             if isinstance(ref, AgentRef):
                 if ref.agent not in agents:
-                    problems.append(Problem(loc=("agents", i, "tools", j, "agent"),
-                                            msg=f"agent {agent.name!r} delegates to agent {ref.agent!r}, which is not defined"))
+                    problems.append(Problem(
+                        loc=("agents", i, "tools", j, "agent"),
+                        msg=f"agent {agent.name!r} delegates to agent {ref.agent!r}, which is not defined",
+                    ))
                 elif ref.agent == agent.name:
                     problems.append(Problem(loc=("agents", i, "tools", j, "agent"),
                                             msg=f"agent {agent.name!r} cannot delegate to itself"))

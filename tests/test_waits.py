@@ -8,7 +8,6 @@ against the fake OpenAI-compatible server and a real database, SQLite and Postgr
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
@@ -65,10 +64,8 @@ def calls_of(run: RunHandle) -> dict[str, Any]:
 
 
 def cli_argv(*args: str) -> list[str]:
-    """The ``smallchain`` command once the CLI app exists; these commands alone until then."""
-    if importlib.util.find_spec("smallchain.cli.app") is not None:
-        return [str(Path(sys.executable).parent / "smallchain"), *args]
-    return [sys.executable, "-m", "smallchain.cli.waits", *args]
+    """The installed ``smallchain`` command, next to this interpreter."""
+    return [str(Path(sys.executable).parent / "smallchain"), *args]
 
 
 # --- end to end: workers, CLI, HTTP --------------------------------------------------------------
@@ -128,6 +125,11 @@ def test_approval_question_and_callback_in_parallel_across_a_worker_restart(
         assert calls["deploy"].id in approved.stdout
         wait_until(lambda: calls_of(run)["deploy"].status == Call.SUCCEEDED, what="the approved tool to run")
         assert run.status == st.WAITING
+        twice = subprocess.run(cli_argv("approve", calls["deploy"].id), env=subprocess_env(cluster.env),
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+        assert twice.returncode == 1
+        assert twice.stderr.strip().splitlines() == [
+            f"error: tool call {calls['deploy'].id} is succeeded (it is already complete), not awaiting approval"]
 
         # Answer the question through the HTTP API.
         answered = httpx.post(f"{public_url}/v1/toolcalls/{calls['ask_human'].id}/respond",

@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # the engine is imported by the commands that need it, so --h
     from smallchain.api import Smallchain
     from smallchain.inprocess import InProcessDispatcher
     from smallchain.resources import ApplyResult
+    from smallchain.settings import Settings
     from smallchain.spec import Manifest
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -77,7 +78,11 @@ def _masked(url: str) -> str:
 
 @dataclass
 class State:
-    """What every command shares: the global options, and a Smallchain made on first use."""
+    """What the commands of one invocation share: a Smallchain, made on first use.
+
+    The global options are exported to the environment (SMALLCHAIN_DATABASE_URL, ...) by the root
+    callback, so ``Smallchain()`` anywhere (smallchain.cli.waits too) sees them.
+    """
 
     _sc: Smallchain | None = None
 
@@ -87,23 +92,29 @@ class State:
         return self._sc
 
 
-def open_smallchain(**kwargs: Any) -> Smallchain:
-    """A Smallchain on the configured database (migrated), or a one-line error."""
+def open_smallchain(embedded_threads: int | None = None, settings: Settings | None = None) -> Smallchain:
+    """A Smallchain on the configured database (migrated), or a one-line error.
+
+    With ``embedded_threads``, steps run on that many threads of this process instead of Celery.
+    """
     from sqlalchemy.exc import SQLAlchemyError
 
     from smallchain.api import Smallchain
     from smallchain.settings import Settings
 
-    url = Settings().database_url
+    settings = settings or Settings()
+    url = settings.database_url
     try:
-        return Smallchain(**kwargs)
+        if embedded_threads is not None:
+            return Smallchain.embedded(settings=settings, threads=embedded_threads)
+        return Smallchain(settings=settings)
     except (SQLAlchemyError, OSError) as exc:
         fail(f"cannot open the database {_masked(url)}: {_first_line(exc)}")
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
-    return text.splitlines()[0]
+    return text.splitlines()[0].rstrip(".") or type(exc).__name__
 
 
 def state(ctx: typer.Context) -> State:
@@ -248,7 +259,11 @@ def run_file(
     from smallchain.cli import runner
 
     path = _manifest_path(file)
-    sc, worker = runner.embedded(open_smallchain, concurrency)
+    from smallchain.inprocess import InProcessDispatcher
+
+    sc = open_smallchain(embedded_threads=concurrency)
+    worker = sc.dispatcher
+    assert isinstance(worker, InProcessDispatcher)
     state(ctx)._sc = sc
     manifest = load_file(sc, path)
     if fresh:
@@ -604,8 +619,14 @@ def worker(
     unknown = [q for q in chosen if q not in QUEUES]
     if not chosen or unknown:
         fail(f"unknown queue(s) {', '.join(unknown) or '(none given)'}; the queues are: {', '.join(QUEUES)}", 2)
-    # Migrate before consuming, so a worker on a fresh database does not fail its first step.
-    open_smallchain().close()
+    # Migrate before consuming, so a worker on a fresh database does not fail its first step. Several
+    # workers starting at once may race on it; the one that loses finds the schema made by another.
+    from smallchain.api import Smallchain
+
+    try:
+        Smallchain().close()
+    except Exception as exc:
+        typer.echo(f"warning: could not bring the database schema up to date: {_first_line(exc)}", err=True)
     from smallchain.worker.app import app as celery_app
 
     argv = ["worker", "-Q", ",".join(chosen), "-P", pool.value, "-c", str(concurrency), "-E", "-l", loglevel]

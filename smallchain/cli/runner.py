@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -37,26 +36,6 @@ POLL_SECONDS = 0.2
 KICK_SECONDS = 1.0
 # Progress lines are cut here; the outputs are printed in full at the end.
 MESSAGE_LIMIT = 200
-
-
-class DeferredDispatcher:
-    """Lets the Smallchain be built before the embedded worker that needs its engine."""
-
-    def __init__(self) -> None:
-        self.target: InProcessDispatcher | None = None
-
-    def dispatch(self, steps: Sequence[Next]) -> None:
-        assert self.target is not None, "the embedded worker is not started"
-        self.target.dispatch(steps)
-
-
-def embedded(make: Callable[..., Smallchain], concurrency: int) -> tuple[Smallchain, InProcessDispatcher]:
-    """A Smallchain whose steps run on threads of this process; ``make`` builds it (``Smallchain``)."""
-    deferred = DeferredDispatcher()
-    sc = make(dispatcher=deferred)
-    worker = InProcessDispatcher(sc.engine, threads=concurrency)
-    deferred.target = worker
-    return sc, worker
 
 
 @dataclass

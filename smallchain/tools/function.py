@@ -71,7 +71,7 @@ def arguments_model(path: str) -> type[BaseModel]:
         annotation = Any if param.annotation is inspect.Parameter.empty else param.annotation
         default = ... if param.default is inspect.Parameter.empty else param.default
         fields[name] = (annotation, Field(default, description=param_docs.get(name)))
-    return create_model(  # type: ignore[call-overload, no-any-return]
+    return create_model(
         f"{func.__name__}_arguments", __config__=ConfigDict(extra="forbid"), **fields
     )
 

@@ -13,6 +13,8 @@ connection = config.attributes.get("connection")
 if connection is None:
     # `alembic` run by hand: the URL comes from -x url=... or alembic.ini.
     url = context.get_x_argument(as_dictionary=True).get("url") or config.get_main_option("sqlalchemy.url")
+    if not url:
+        raise SystemExit("alembic: pass the database with -x url=... (or set sqlalchemy.url)")
     connection = create_engine(url).connect()
 
 context.configure(connection=connection, target_metadata=Base.metadata, render_as_batch=True)
