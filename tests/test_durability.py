@@ -15,8 +15,9 @@ from tests.support.services import flush_redis
 from tests.support.workers import Workers
 
 SLOW_ECHO = {"name": "slow_echo", "function": "tests.support.runtools:slow_echo"}
-# Short, so a message held by a killed worker comes back within the test.
-VISIBILITY = "4"
+# Short, so a message held by a killed worker comes back within the test; longer than any
+# step here takes, or a slow machine would see a live step redelivered too.
+VISIBILITY = "8"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30.0, what: str = "condition") -> None:

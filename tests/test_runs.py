@@ -233,7 +233,8 @@ def test_bad_llm_output_becomes_tool_results(cluster: Cluster) -> None:
     assert len(results) == 6
     assert results[0].startswith("Error: there is no tool named 'no_such_tool'; the tools are: add, slow_echo, explode")
     assert results[1].startswith("Error: arguments are not valid JSON")
-    assert results[2].startswith("Error: arguments do not fit the tool's parameters: a: 'three' is not of type 'number'")
+    assert results[2].startswith(
+        "Error: arguments do not fit the tool's parameters: a: 'three' is not of type 'number'")
     assert "text: Field required" in results[3]
     assert "wrong: Extra inputs are not permitted" in results[3]
     assert results[4] == "Error: RuntimeError: kaboom: testing"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -140,7 +139,7 @@ def _plan_calls(session: Session, run: Run, turn: PreparedTurn, message: Assista
             continue
         row.kind = tool.kind
         try:
-            arguments: dict[str, Any] = parse_arguments(tool, raw)
+            parse_arguments(tool, raw)  # only checked here; the executing step parses again
         except ArgumentError as exc:
             _answer(row, str(exc))
             continue
@@ -156,7 +155,6 @@ def _plan_calls(session: Session, run: Run, turn: PreparedTurn, message: Assista
             row.timeout_at = timers.deadline(tool)
             if (tool.human and tool.human.notify_url) or notify_url:
                 steps.append(Next("notify", (row.id,)))
-        del arguments
     session.add_all(rows)
     open_calls = [r for r in rows if r.status in Call.OPEN]
     if not open_calls:
