@@ -1,12 +1,11 @@
 """Loading ``smallchain.yaml``: every problem is reported with its file, line and field.
 
 Nothing is expanded here: ``${VAR}`` stays as written, so secrets are never stored with the
-resources; whoever uses a value calls :func:`expand_env` at that moment.
+resources; whoever uses a value calls :func:`smallchain.envref.expand_env` at that moment.
 """
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -282,30 +281,3 @@ def _describe(value: Any) -> str:
     if isinstance(value, dict):
         return "a mapping"
     return type(value).__name__
-
-
-# --- environment -------------------------------------------------------------------------------
-
-_ENV_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-
-
-def expand_env(value: Any) -> Any:
-    """``value`` with each ``${VAR}`` in its strings (also inside dicts and lists) replaced by
-    the environment variable; ``$${`` stands for a literal ``${``.
-    """
-    if isinstance(value, str):
-        return _ENV_REFERENCE.sub(_env_value, value)
-    if isinstance(value, dict):
-        return {k: expand_env(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [expand_env(v) for v in value]
-    return value
-
-
-def _env_value(match: re.Match[str]) -> str:
-    name = match.group(1)
-    if name is None:
-        return "${"
-    if name not in os.environ:
-        raise ValueError(f"environment variable {name} is not set (referenced as ${{{name}}})")
-    return os.environ[name]

@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tests.support.seed import SEED_AS_PRINTED
 from tests.support.services import REPO_ROOT, sqlite_url_for, subprocess_env
 
 EXAMPLES = REPO_ROOT / "examples"
@@ -380,38 +381,6 @@ def test_delete_force_cancels_an_active_run(cli: CLI) -> None:
 
 # --- mistakes -------------------------------------------------------------------------------------------
 
-SEED_EXAMPLE = """\
-llms:
-  - name: "gpt-4o
-    provider: openai
-    model: gpt-4o
-    parameters:
-      temperature: 0.0
-
-agents:
-  - name: "assistant"
-    system_prompt: "your goal is to assist the human with their tasks"
-    llm: "gpt-4o"
-    tools:
-      - agent: "calculator_operator"
-  - name: calculator_operator
-    system_prompt: "you are a skilled calculator operator"
-    tools:
-      - add
-
-tools:
-  - name: add
-    builtin: add
-
-tasks:
-  - name: "do_some_math"
-    user_message: "add (3 + 4) and (5 + 3) and add the results"
-    agent: assistant
-
-runs:
-  - name: "my first run"
-    task: do_some_math
-"""
 
 
 @pytest.mark.parametrize("command", ["apply", "run"])
@@ -423,7 +392,7 @@ def test_missing_file_is_one_line_and_exit_2(cli: CLI, command: str) -> None:
 
 @pytest.mark.parametrize("command", ["apply", "run"])
 def test_the_seed_example_with_its_missing_quote_points_at_the_line(cli: CLI, command: str) -> None:
-    (cli.cwd / "smallchain.yaml").write_text(SEED_EXAMPLE)
+    (cli.cwd / "smallchain.yaml").write_text(SEED_AS_PRINTED)
     result = cli(command, "-f", "smallchain.yaml")
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
