@@ -318,3 +318,32 @@ def test_enqueue_task_by_name_and_get_run(cluster: Cluster) -> None:
     assert same.id == run.id and same.output == "echo: hello"
     assert same.row.task_name == "say"
     assert json.loads(json.dumps(run.messages))[-1]["content"] == "echo: hello"
+
+
+def test_delegation_beyond_max_depth_is_an_error_result(sqlite_url: str, fake_llm: FakeLLM) -> None:
+    """a -> b is allowed at max_depth 1; b -> c would be depth 2, so b's call fails and b re-plans."""
+    from smallchain import Settings, Smallchain
+
+    def script(body: dict[str, Any]) -> Reply:
+        who = system_prompt(body)
+        if who == "c":
+            raise AssertionError("c must never run")
+        if turn(body) == 0:
+            return tool_calls(call("b" if who == "a" else "c", {"message": "go deeper"}))
+        return text(f"{who} got: {tool_results(body)[0]}")
+
+    fake_llm.script(script)
+    sc = Smallchain.embedded(settings=Settings(database_url=sqlite_url, max_depth=1))
+    sc.apply({"llms": [{"name": "fake", "model": "m", "base_url": fake_llm.base_url}],
+              "agents": [{"name": "a", "system_prompt": "a", "tools": [{"agent": "b"}]},
+                         {"name": "b", "system_prompt": "b", "tools": [{"agent": "c"}]},
+                         {"name": "c", "system_prompt": "c"}]})
+
+    run = sc.enqueue(agent="a", user_message="start").wait(30)
+
+    assert run.output == ("a got: b got: Error: cannot delegate to 'c': "
+                          "the delegation depth limit (1) is reached")
+    [b] = run.children
+    assert b.depth == 1 and b.children == []
+    assert len(fake_llm.requests) == 4
+    sc.close()
