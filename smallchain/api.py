@@ -119,12 +119,14 @@ class RunHandle:
     @property
     def llm_calls(self) -> list[dict[str, Any]]:
         """Each committed LLM turn: the exact request, the response, tokens and latency."""
+        window = self.messages
         with self._sc.db.transaction() as session:
             rows = session.scalars(
                 select(LLMCallRow).where(LLMCallRow.run_id == self.id).order_by(LLMCallRow.step)
             ).all()
             return [
-                {"step": r.step, "model": r.model, "request": r.request, "response": r.response, "error": r.error,
+                {"step": r.step, "model": r.model, "response": r.response, "error": r.error,
+                 "request": {**r.request, "messages": window[:r.window_size]} if r.request else {},
                  "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens,
                  "latency_ms": r.latency_ms, "created_at": r.created_at}
                 for r in rows

@@ -6,7 +6,7 @@ so what the store holds is exactly what the LLM is sent.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -49,10 +49,5 @@ class ToolMessage(_Message):
     content: str
 
 
-Message = Annotated[
-    SystemMessage | UserMessage | AssistantMessage | ToolMessage, Field(discriminator="role")
-]
-
-
-def to_openai(message: _Message) -> dict[str, Any]:
-    return message.model_dump(exclude_none=True)
+ChatMessage = SystemMessage | UserMessage | AssistantMessage | ToolMessage
+Message = Annotated[ChatMessage, Field(discriminator="role")]

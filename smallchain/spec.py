@@ -200,9 +200,6 @@ class Problem(BaseModel):
     loc: tuple[str | int, ...]
     msg: str
 
-    def where(self) -> str:
-        return ".".join(str(p) for p in self.loc)
-
 
 def check_references(
     manifest: Manifest,

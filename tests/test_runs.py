@@ -96,6 +96,9 @@ def test_several_rounds_of_tool_calls(cluster: Cluster) -> None:
     assert roles(run) == ["system", "user", "assistant", "tool", "assistant", "tool", "assistant", "tool", "assistant"]
     assert [c.status for c in run.tool_calls] == ["succeeded"] * 3
     assert len(cluster.executions("slow_echo")) == 1
+    # Every turn's stored request is exactly what the server received, window prefix included.
+    assert [c["request"]["messages"] for c in run.llm_calls] == [r["messages"] for r in cluster.llm.requests]
+    assert [c["request"]["tools"] for c in run.llm_calls] == [r["tools"] for r in cluster.llm.requests]
     # The tool definitions sent are derived from the function's signature and docstring.
     echo_def = next(t for t in cluster.llm.requests[0]["tools"] if t["function"]["name"] == "slow_echo")
     assert echo_def["function"]["description"] == "Wait, then return the text."

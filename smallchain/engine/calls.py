@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import select, update
@@ -14,6 +14,7 @@ from smallchain.engine import window
 from smallchain.engine.effects import Next
 from smallchain.engine.events import emit
 from smallchain.engine.snapshot import AgentSnapshot
+from smallchain.messages import ToolMessage
 from smallchain.spec import Prompts
 from smallchain.store.db import Database
 from smallchain.store.schema import Run, ToolCallRow, utcnow
@@ -37,6 +38,11 @@ def tool_message_content(call: ToolCallRow, prompts: Prompts) -> str:
     if call.status == Call.TIMED_OUT:
         return call.error or prompts.timed_out.format(timeout="the time allowed")
     return prompts.tool_error.format(error=call.error or "unknown error")
+
+
+def tool_results(calls: Sequence[ToolCallRow], prompts: Prompts) -> list[ToolMessage]:
+    """One tool message per call, in the order given (callers pass the LLM's order)."""
+    return [ToolMessage(tool_call_id=c.llm_call_id, content=tool_message_content(c, prompts)) for c in calls]
 
 
 def complete_call(
@@ -100,9 +106,7 @@ def resume(session: Session, run_id: str) -> list[Next]:
         .order_by(ToolCallRow.ordinal)
     ).all()
     prompts = AgentSnapshot.model_validate(run.agent).prompts
-    window.append(session, run_id, turn, [
-        {"role": "tool", "tool_call_id": c.llm_call_id, "content": tool_message_content(c, prompts)} for c in calls
-    ])
+    window.append(session, run_id, turn, tool_results(calls, prompts))
     moved = session.execute(
         update(Run).where(Run.id == run_id, Run.phase == st.PHASE_TOOLS, Run.step == run.step)
         .values(phase=st.PHASE_LLM, status=st.RUNNING, updated_at=utcnow())
@@ -152,6 +156,3 @@ def execute_tool(db: Database, call_id: str, default_timeout: float, public_url:
         return complete_call(session, call_id, outcome, result=result, error=error,
                              from_statuses=(Call.RUNNING,))[1]
 
-
-def stale_running_cutoff(default_timeout: float, stale_after: float) -> timedelta:
-    return timedelta(seconds=default_timeout + stale_after)

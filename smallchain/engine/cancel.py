@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from smallchain import status as st
 from smallchain.engine import runs, window
-from smallchain.engine.calls import tool_message_content
+from smallchain.engine.calls import tool_results
 from smallchain.engine.effects import Next
 from smallchain.engine.snapshot import AgentSnapshot
 from smallchain.store.schema import Run, ToolCallRow, utcnow
@@ -39,10 +39,7 @@ def cancel(session: Session, run: Run, reason: str) -> list[Next]:
         prompts = AgentSnapshot.model_validate(run.agent).prompts
         for call in calls:
             session.refresh(call)
-        window.append(session, run.id, turn, [
-            {"role": "tool", "tool_call_id": c.llm_call_id, "content": tool_message_content(c, prompts)}
-            for c in calls
-        ])
+        window.append(session, run.id, turn, tool_results(calls, prompts))
     steps += runs.finish(session, run, st.CANCELLED, error=reason)
     # Children cancelled with us report to calls that are already closed: nothing to deliver.
     return [s for s in steps if not (s.step == "deliver_result" and s.args[0] != run.id)]

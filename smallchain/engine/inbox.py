@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 from smallchain import status as st
 from smallchain.engine import window
 from smallchain.engine.events import emit
+from smallchain.messages import UserMessage
 from smallchain.store.schema import InboxRow, Run, utcnow
 
 
@@ -44,7 +45,7 @@ def deliver(session: Session, run_id: str, step: int) -> int:
         if moved.rowcount == 1:  # type: ignore[attr-defined]
             delivered.append(row)
     if delivered:
-        window.append(session, run_id, step, [{"role": "user", "content": r.content} for r in delivered])
+        window.append(session, run_id, step, [UserMessage(content=r.content) for r in delivered])
         emit(session, run_id, "run.message_delivered",
              f"{len(delivered)} message(s) sent to the run delivered to the agent", count=len(delivered))
     return len(delivered)

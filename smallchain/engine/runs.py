@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
@@ -13,6 +12,7 @@ from smallchain.engine import window
 from smallchain.engine.effects import Next
 from smallchain.engine.events import emit
 from smallchain.engine.snapshot import AgentSnapshot
+from smallchain.messages import ChatMessage, SystemMessage, UserMessage
 from smallchain.store.schema import Run, utcnow
 
 
@@ -53,10 +53,10 @@ def insert_run(
     )
     session.add(run)
     session.flush()
-    messages: list[dict[str, Any]] = []
+    messages: list[ChatMessage] = []
     if snapshot.system_prompt:
-        messages.append({"role": "system", "content": snapshot.system_prompt})
-    messages.append({"role": "user", "content": user_message})
+        messages.append(SystemMessage(content=snapshot.system_prompt))
+    messages.append(UserMessage(content=user_message))
     window.append(session, run_id, 0, messages)
     label = f"Run '{name}'" if name else f"Run {run_id[:8]}"
     emit(session, run_id, "run.created",

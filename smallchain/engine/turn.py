@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from smallchain import status as st
 from smallchain.engine import inbox, runs, timers, window
-from smallchain.engine.calls import tool_message_content
+from smallchain.engine.calls import tool_results
 from smallchain.engine.effects import Next
 from smallchain.engine.events import emit
 from smallchain.engine.snapshot import AgentSnapshot
@@ -78,13 +79,22 @@ def run_turn(db: Database, run_id: str, step: int, max_steps: int, notify_url: s
     return commit(db, prepared, response, int((time.monotonic() - started) * 1000), notify_url=notify_url)
 
 
+def _llm_call_row(run_id: str, step: int, model: str | None, request: LLMRequest | None,
+                  **outcome: Any) -> LLMCallRow:
+    """The window is append-only, so the messages sent are its first ``window_size`` rows:
+    storing the count instead of a copy keeps a long run's history linear in its length."""
+    body = request.body() if request else {}
+    body.pop("messages", None)
+    return LLMCallRow(run_id=run_id, step=step, model=model, request=body,
+                      window_size=len(request.messages) if request else 0, **outcome)
+
+
 def fail(db: Database, run_id: str, step: int, request: LLMRequest | None, error: str) -> list[Next]:
     with db.transaction() as session:
         run = session.get(Run, run_id)
         if run is None or run.phase != st.PHASE_LLM or run.step != step or run.status not in st.ACTIVE:
             return []
-        session.add(LLMCallRow(run_id=run_id, step=step, model=run.agent["llm"].get("model"),
-                               request=request.body() if request else {}, response=None, error=error))
+        session.add(_llm_call_row(run_id, step, run.agent["llm"].get("model"), request, response=None, error=error))
         return runs.finish(session, run, st.FAILED, error=f"LLM call failed: {error}")
 
 
@@ -104,12 +114,12 @@ def commit(db: Database, turn: PreparedTurn, response: LLMResponse, latency_ms: 
             return []  # another delivery of this turn committed first; its reply stands
         run = session.get(Run, turn.run_id, populate_existing=True)
         assert run is not None
-        session.add(LLMCallRow(
-            run_id=run.id, step=turn.step, model=turn.request.model, request=turn.request.body(),
+        session.add(_llm_call_row(
+            run.id, turn.step, turn.request.model, turn.request,
             response=response.raw, prompt_tokens=response.usage.prompt_tokens,
             completion_tokens=response.usage.completion_tokens, latency_ms=latency_ms,
         ))
-        window.append(session, run.id, turn.step, [message.model_dump(exclude_none=True)])
+        window.append(session, run.id, turn.step, [message])
         if not message.tool_calls:
             if inbox.has_undelivered(session, run.id):  # a message sent during this turn: answer it too
                 return [Next("llm_turn", (run.id, turn.step + 1))]
@@ -159,10 +169,7 @@ def _plan_calls(session: Session, run: Run, turn: PreparedTurn, message: Assista
     open_calls = [r for r in rows if r.status in Call.OPEN]
     if not open_calls:
         # Nothing to wait for: the results go in now and the next turn is due.
-        window.append(session, run.id, turn.step, [
-            {"role": "tool", "tool_call_id": r.llm_call_id, "content": tool_message_content(r, snapshot.prompts)}
-            for r in rows
-        ])
+        window.append(session, run.id, turn.step, tool_results(rows, snapshot.prompts))
         return [Next("llm_turn", (run.id, turn.step + 1))]
     waiting = any(r.status in Call.WAITING for r in rows)
     session.execute(

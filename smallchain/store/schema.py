@@ -104,7 +104,9 @@ class LLMCallRow(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
     step: Mapped[int] = mapped_column(Integer)
     model: Mapped[str | None] = mapped_column(String(200))
+    # The request body without its messages: they are the run's first `window_size` messages.
     request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    window_size: Mapped[int] = mapped_column(Integer, default=0)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     error: Mapped[str | None] = mapped_column(Text)
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
